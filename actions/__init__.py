@@ -1,0 +1,1 @@
+"""Rasa custom actions for Velkommen: every reply is built here from the content under data/."""

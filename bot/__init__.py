@@ -1,0 +1,1 @@
+"""Velkommen's gateway: channels, the message pipeline, language, safety, handoff and storage."""

@@ -1,0 +1,145 @@
+"""The commands behind bin/velkommen: up, test, train, batch, coverage, validate, benchmark."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from bot.settings import ROOT, Settings
+from bot.stack import Stack, cache_dir, ensure_model, rasa_env, rasa_python, say, training_data_args
+
+
+@contextmanager
+def running_stack(home: Path) -> Iterator[Stack]:
+    model = ensure_model()
+    say("starting the action server and Rasa (loopback only)")
+    started = time.monotonic()
+    with Stack(home, model) as stack:
+        say(f"Rasa ready in {time.monotonic() - started:.0f} s")
+        yield stack
+
+
+def up(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    home = Path(os.environ.get("VELKOMMEN_HOME", ROOT / ".velkommen"))
+    with running_stack(home) as stack:
+        os.environ.update(stack.gateway_env())
+        settings = Settings(home=home, public_url=f"http://127.0.0.1:{args.port}")
+        app = create_app(settings)
+        print(f"ready: gateway  http://127.0.0.1:{args.port}/api/conversations  (JSON API)", flush=True)
+        print(f"       privacy  http://127.0.0.1:{args.port}/privacy", flush=True)
+        print(f"       rasa     {stack.rasa_url} (loopback, token-protected)", flush=True)
+        print(f"       logs     {home}/rasa.log, {home}/actions.log   — Ctrl-C stops everything", flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def batch(args: argparse.Namespace) -> int:
+    from bot.app import build_pipeline
+    from bot.batch import run_batch
+
+    lines = sys.stdin.read().splitlines()
+    with tempfile.TemporaryDirectory(prefix="velkommen-batch-") as tmp, running_stack(Path(tmp)) as stack:
+        os.environ.update(stack.gateway_env())
+        pipeline = build_pipeline(Settings(home=Path(tmp)))
+
+        async def go() -> None:
+            async for result in run_batch(lines, pipeline):
+                print(json.dumps(result, ensure_ascii=False), flush=True)
+            await pipeline.rasa.close()
+
+        asyncio.run(go())
+    return 0
+
+
+def coverage(args: argparse.Namespace) -> int:
+    from actions.content_check import main
+
+    return main()
+
+
+def rasa(*arguments: str) -> int:
+    return subprocess.call([rasa_python(), "-m", "rasa", *arguments], cwd=ROOT, env=rasa_env())
+
+
+def validate(args: argparse.Namespace) -> int:
+    return rasa("data", "validate", "--domain", "domain.yml", *training_data_args(), "--config", "config.yml",
+                "--fail-on-warnings")
+
+
+def train(args: argparse.Namespace) -> int:
+    say(f"model: {ensure_model()}")
+    return 0
+
+
+def test(args: argparse.Namespace) -> int:
+    """Every test, in the order that fails fastest: content, data, actions, stories, gateway."""
+    results: list[tuple[str, bool]] = []
+
+    def stage(name: str, code: int) -> None:
+        results.append((name, code == 0))
+        say(f"{name}: {'passed' if code == 0 else 'FAILED'}")
+
+    stage("content check", coverage(args))
+    stage("rasa data validate", validate(args))
+    stage("action unit tests", subprocess.call([rasa_python(), "-m", "pytest", "-q", "tests/actions"], cwd=ROOT, env=rasa_env()))
+    model = ensure_model()
+    with tempfile.TemporaryDirectory(prefix="velkommen-stories-") as tmp:
+        stack = Stack(Path(tmp), model)
+        try:
+            stack.start_actions()
+            env = rasa_env() | {"VELKOMMEN_ACTIONS_URL": stack.actions_url, "VELKOMMEN_TRACKER_DB": f"{tmp}/t.db",
+                                "VELKOMMEN_RASA_TOKEN": stack.token}
+            code = subprocess.call([rasa_python(), "-m", "rasa", "test", "core", "--model", str(model), "--stories",
+                                    "tests/stories", "--endpoints", "endpoints.yml", "--fail-on-prediction-errors",
+                                    "--out", f"{tmp}/results"], cwd=ROOT, env=env)
+        finally:
+            stack.stop()
+    stage("test stories", code)
+    pytest_args = ["-q", "tests/gateway", *args.pytest_args]
+    stage("gateway tests", subprocess.call([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT,
+                                          env=os.environ | {"VELKOMMEN_MODEL": str(model)}))
+    passed = sum(ok for _, ok in results)
+    print(f"stages: {passed} passed, {len(results) - passed} failed", flush=True)
+    return 0 if passed == len(results) else 1
+
+
+def benchmark(args: argparse.Namespace) -> int:
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{args.name}")
+    return module.main(args.rest)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bin/velkommen")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up")
+    up_parser.add_argument("--host", default="127.0.0.1")
+    up_parser.add_argument("--port", type=int, default=int(os.environ.get("VELKOMMEN_PORT", "8000")))
+    test_parser = commands.add_parser("test")
+    test_parser.add_argument("pytest_args", nargs="*")
+    for name in ("train", "batch", "coverage", "validate"):
+        commands.add_parser(name)
+    bench = commands.add_parser("benchmark")
+    bench.add_argument("name")
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    handlers = {"up": up, "test": test, "train": train, "batch": batch, "coverage": coverage,
+                "validate": validate, "benchmark": benchmark}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

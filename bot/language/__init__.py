@@ -1,0 +1,1 @@
+"""Language identification and translation for the pipeline."""

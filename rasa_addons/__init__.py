@@ -1,0 +1,1 @@
+"""Code loaded into the Rasa server process (Python 3.10 environment)."""
