@@ -309,7 +309,8 @@ class Pipeline:
 
     async def disclose(self, turn: Turn, conversation: Conversation) -> None:
         if not conversation.disclosed:
-            turn.replies[:0] = self.disclosure_replies(turn.reply_language)
+            after_crisis = len(turn.replies) if turn.crisis else 0  # 112 always comes first
+            turn.replies[after_crisis:after_crisis] = self.disclosure_replies(turn.reply_language)
             conversation.disclosed = True
 
     async def record(self, turn: Turn, conversation: Conversation) -> None:
