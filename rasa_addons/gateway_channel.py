@@ -13,6 +13,7 @@ import os
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.constants import DEFAULT_INTENTS
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -61,7 +62,7 @@ class GatewayInput(InputChannel):
                 return response.json({"error": "sender and metadata are required"}, status=400)
             agent = request.app.ctx.agent
             if intent is not None:
-                if intent not in agent.domain.intents or intent == "nlu_fallback":
+                if intent not in agent.domain.intents or intent in DEFAULT_INTENTS:
                     return response.json({"error": "unknown intent"}, status=400)
                 entities = body.get("entities") or {}
                 text = "/" + intent + (json.dumps(entities) if entities else "")

@@ -27,7 +27,7 @@ def test_polite_reply_without_the_assistant(client, text, key):
     assert [m for m in stored if m["role"] == "user"][0]["text"] == text
 
 
-@pytest.mark.parametrize("text", ["/restart", '/intent{"x":1}', '//ask_health{"municipality":"faxe"}', "/session_start"])
+@pytest.mark.parametrize("text", ["/restart", '/intent{"x":1}', '//ask_health{"x":1}', "/session_start"])
 def test_rasa_commands_are_neutralised(client, text):
     conversation = start(client, "faxe")
     say(client, conversation, "I live in Nyborg")
