@@ -10,6 +10,8 @@ from fastapi.responses import HTMLResponse
 
 from actions.knowledge import Knowledge
 from bot.channels import web
+from bot.delivery import Delivery
+from bot.events import EventBus
 from bot.language.detect import LanguageDetector
 from bot.language.translate import Translator
 from bot.pipeline import Pipeline
@@ -20,7 +22,7 @@ from bot.settings import Settings
 from bot.store.db import open_store
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
+def build_pipeline(settings: Settings, delivery: Delivery | None = None) -> Pipeline:
     languages = yaml.safe_load((settings.data_dir / "language/languages.yml").read_text(encoding="utf-8"))
     return Pipeline(
         open_store(settings.database_url),
@@ -29,6 +31,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         CrisisDetector.from_file(settings.data_dir / "safety/crisis.yml"),
         Translator(languages["assistant"]),
         RasaClient(settings.rasa_url, settings.rasa_token, settings.rasa_timeout_s),
+        delivery or Delivery(EventBus()),
         assistant_languages=languages["assistant"],
         default_language=languages["default"],
         privacy_url=settings.privacy_url,
@@ -38,7 +41,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    pipeline = build_pipeline(settings)
+    events = EventBus()
+    delivery = Delivery(events)
+    pipeline = build_pipeline(settings, delivery)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Velkommen gateway", lifespan=lifespan)
     app.state.pipeline = pipeline
     app.state.settings = settings
+    app.state.events = events
+    app.state.delivery = delivery
     app.include_router(web.router)
 
     @app.get("/health")

@@ -1,7 +1,7 @@
 """The one path every message takes, whatever its channel, as named steps:
 
 accept → clean → detect_language → check_crisis → translate_in → route_owner → ask_assistant
-→ compose → hand_off → translate_out → disclose → record
+→ compose → hand_off → translate_out → disclose → record → deliver
 
 Channels call `Pipeline.handle` and render what comes back; nothing here knows a channel.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actions.knowledge import Knowledge
+from bot.delivery import Delivery
 from bot.language.detect import UNDETERMINED, LanguageDetector
 from bot.language.translate import Translator
 from bot.rasa_client import AssistantUnavailable, RasaClient
@@ -27,7 +28,7 @@ from bot.store.models import Conversation, Message
 
 STEPS = (
     "accept", "clean", "detect_language", "check_crisis", "translate_in", "route_owner",
-    "ask_assistant", "compose", "hand_off", "translate_out", "disclose", "record",
+    "ask_assistant", "compose", "hand_off", "translate_out", "disclose", "record", "deliver",
 )
 CHOICE_INTENTS = {"handoff:request": "request_human", "answer:yes": "affirm", "answer:no": "deny"}
 
@@ -96,6 +97,7 @@ class Pipeline:
         crisis: CrisisDetector,
         translator: Translator,
         rasa: RasaClient,
+        delivery: Delivery,
         *,
         assistant_languages: list[str],
         default_language: str,
@@ -108,6 +110,7 @@ class Pipeline:
         self.crisis = crisis
         self.translator = translator
         self.rasa = rasa
+        self.delivery = delivery
         self.assistant_languages = assistant_languages
         self.default_language = default_language
         self.privacy_url = privacy_url
@@ -330,6 +333,12 @@ class Pipeline:
             stored_conversation.handoff = conversation.handoff
             if turn.language != UNDETERMINED and not stored_conversation.language_chosen:
                 stored_conversation.language = turn.reply_language
+
+    async def deliver(self, turn: Turn, conversation: Conversation) -> None:
+        with self.sessions() as session:
+            stored = [session.get(Message, reply.seq) for reply in turn.replies]
+            conversation = session.get(Conversation, turn.conversation_id)
+        await self.delivery.deliver(conversation, stored)
 
     # -- storage helpers -----------------------------------------------------------------------
 
