@@ -291,6 +291,8 @@ class Pipeline:
             ))
         if turn.payloads:
             turn.topic = turn.payloads[0]["topic"]
+        if turn.topic == "crisis" and turn.crisis is None:  # NLU caught what the phrase lists missed
+            turn.crisis = CrisisMatch("general", turn.reply_language, f"nlu:{turn.intent}")
 
     def labelled(self, source: dict[str, str], language: str) -> dict[str, str]:
         prefix = self.kb.message("source_prefix", language)

@@ -172,3 +172,13 @@ def test_greeting_offers_the_topic_menu(kb, dispatcher, make_tracker):
     menu.append({"title": "Talk to a person", "choice": "handoff:request"})
     assert messages(dispatcher) == [payload("greet", "smalltalk", "en", kb.message("greet", "en"), buttons=menu)]
     assert events == [SlotSet("fallback_count", 0.0)]
+
+
+def test_crisis_understood_by_nlu_gets_112_first_and_a_caseworker(kb, dispatcher, make_tracker):
+    from actions.crisis import ActionReportCrisis
+
+    events = run(ActionReportCrisis(), dispatcher, make_tracker("report_crisis", language="da"))
+    text = kb.message("crisis_general", "da")
+    assert text.startswith("Hvis du eller en anden er i fare lige nu, så ring 112")
+    assert messages(dispatcher) == [payload("crisis_general", "crisis", "da", text, handoff=True)]
+    assert events == []
