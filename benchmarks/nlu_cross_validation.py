@@ -19,6 +19,7 @@ from bot.settings import ROOT
 from bot.stack import rasa_env, rasa_python, say
 
 LANGUAGE_FILES = {"en": ROOT / "data/nlu/en.yml", "da": ROOT / "data/nlu/da.yml"}
+ALWAYS_TRAINED = [ROOT / "data/nlu/crisis.yml"]  # mixed-language safety-net examples: trained, not scored
 
 
 def load(path: Path) -> tuple[list[tuple[str, str]], list[dict]]:
@@ -64,16 +65,21 @@ def rasa(*args: str) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="benchmark nlu_cross_validation")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only", type=int, default=None, help="run just this many folds (a quick look)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep models and reports in this folder")
     args = parser.parse_args(argv)
     data = {language: load(path) for language, path in LANGUAGE_FILES.items()}
     splits = {language: folds_of(examples, args.folds, seed=17) for language, (examples, _) in data.items()}
     other = [item for _, items in data.values() for item in items]
+    always = [example for path in ALWAYS_TRAINED for example in load(path)[0]]
     scores: dict[str, list[dict]] = collections.defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="velkommen-cv-") as tmp:
-        work = Path(tmp)
-        for fold in range(args.folds):
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for fold in range(args.only or args.folds):
             say(f"fold {fold + 1}/{args.folds}: training on both languages")
-            train = [example for language in data for i, part in enumerate(splits[language]) if i != fold for example in part]
+            train = always + [example for language in data for i, part in enumerate(splits[language]) if i != fold
+                              for example in part]
             write_nlu(work / "train.yml", train, other)
             rasa("train", "nlu", "--config", str(ROOT / "config.yml"), "--nlu", str(work / "train.yml"),
                  "--out", str(work / "models"), "--fixed-model-name", f"fold{fold}")

@@ -1,6 +1,12 @@
-"""Talks to the Rasa server over its token-protected loopback channel (rasa_addons.gateway_channel)."""
+"""Talks to the Rasa server over its token-protected loopback channel (rasa_addons.gateway_channel).
+
+With several Rasa instances (scale mode), each conversation goes to the one its id hashes to and
+fails over to the next when that one does not answer; their shared tracker store (PostgreSQL) and
+lock store (Redis) let any instance continue any conversation.
+"""
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +26,16 @@ class AssistantTurn:
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: str, timeout_s: float = 20.0) -> None:
-        self.url = f"{base_url.rstrip('/')}/webhooks/gateway/webhook"
-        self.client = httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
+    def __init__(self, base_url: str | list[str], token: str, timeout_s: float = 20.0) -> None:
+        bases = [base_url] if isinstance(base_url, str) else base_url
+        self.urls = [f"{base.rstrip('/')}/webhooks/gateway/webhook" for base in bases]
+        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0))  # a dead instance fails over quickly
+        self.client = httpx.AsyncClient(timeout=timeout, headers={"Authorization": f"Bearer {token}"})
+
+    def instances_for(self, sender: str) -> list[str]:
+        """The conversation's own instance first, then the others in a fixed order."""
+        first = zlib.crc32(sender.encode()) % len(self.urls)
+        return self.urls[first:] + self.urls[:first]
 
     async def send(
         self, sender: str, metadata: dict[str, Any], *, text: str | None = None, intent: str | None = None,
@@ -33,14 +46,20 @@ class RasaClient:
             body.update(intent=intent, entities=entities or {})
         else:
             body["text"] = text
-        try:
-            response = await self.client.post(self.url, json=body)
-            response.raise_for_status()
-            data = response.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise AssistantUnavailable(str(error)) from error
+        data = await self.post_with_failover(sender, body)
         payloads = [m["custom"] for m in data.get("messages", []) if isinstance(m.get("custom"), dict)]
         return AssistantTurn(payloads, data.get("intent"), data.get("confidence"), data.get("slots") or {})
+
+    async def post_with_failover(self, sender: str, body: dict[str, Any]) -> dict[str, Any]:
+        failures: list[str] = []
+        for url in self.instances_for(sender):
+            try:
+                response = await self.client.post(url, json=body)
+                response.raise_for_status()
+                return response.json()
+            except (httpx.HTTPError, ValueError) as error:
+                failures.append(f"{url}: {error!r}")
+        raise AssistantUnavailable("; ".join(failures))
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -11,8 +11,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,10 +131,27 @@ class Stack:
     actions_port: int = field(default_factory=free_port)
     token: str = field(default_factory=new_token)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # scale mode: several Rasa instances sharing trackers in PostgreSQL and locks in Redis
+    rasa_instances: int = 1
+    tracker_url: str = ""
+    redis_url: str = ""
+    rasa_ports: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rasa_ports = [self.rasa_port] + [free_port() for _ in range(self.rasa_instances - 1)]
 
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.rasa_ports]
+
+    @staticmethod
+    def rasa_name(instance: int) -> str:
+        """The process name stop_one takes: "rasa", then "rasa-2", "rasa-3"…"""
+        return "rasa" if instance == 0 else f"rasa-{instance + 1}"
 
     @property
     def actions_url(self) -> str:
@@ -153,30 +170,54 @@ class Stack:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{self.actions_port}/health").status_code == 200,
                    "action server", 120, process, log)
 
-    def start_rasa(self, timeout_s: float = 300) -> None:
+    def start_rasa(self, timeout_s: float = 300, instance: int = 0) -> None:
         env = rasa_env() | {
             "VELKOMMEN_RASA_TOKEN": self.token, "VELKOMMEN_ACTIONS_URL": self.actions_url,
             "VELKOMMEN_TRACKER_DB": str(self.home / "rasa_tracker.db"),
         }
-        command = [rasa_python(), "-m", "rasa", "run", "--model", str(self.model), "--endpoints", str(ROOT / "endpoints.yml"),
-                   "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1", "--port", str(self.rasa_port)]
-        process, log = self.spawn("rasa", command, env)
-        wait_until(self.rasa_answers, "Rasa server", timeout_s, process, log)
+        endpoints = ROOT / "endpoints.yml"
+        if self.tracker_url:
+            endpoints, env = ROOT / "endpoints.scale.yml", env | self.scale_env()
+        command = [rasa_python(), "-m", "rasa", "run", "--model", str(self.model), "--endpoints", str(endpoints),
+                   "--credentials", str(ROOT / "credentials.yml"), "--interface", "127.0.0.1",
+                   "--port", str(self.rasa_ports[instance])]
+        process, log = self.spawn(self.rasa_name(instance), command, env)
+        wait_until(lambda: self.rasa_answers(instance), f"Rasa server {instance + 1}", timeout_s, process, log)
 
-    def rasa_answers(self) -> bool:
-        response = httpx.post(f"{self.rasa_url}/webhooks/gateway/webhook", timeout=30,
+    def scale_env(self) -> dict[str, str]:
+        """endpoints.scale.yml's variables: Rasa's own driver (psycopg2) for the tracker database."""
+        from urllib.parse import urlsplit
+
+        from sqlalchemy.engine import make_url
+
+        redis = urlsplit(self.redis_url)
+        return {
+            "VELKOMMEN_RASA_TRACKER_URL": make_url(self.tracker_url).set(drivername="postgresql")
+            .render_as_string(hide_password=False),
+            "VELKOMMEN_REDIS_HOST": redis.hostname or "127.0.0.1", "VELKOMMEN_REDIS_PORT": str(redis.port or 6379),
+            "VELKOMMEN_REDIS_DB": redis.path.strip("/") or "0", "VELKOMMEN_REDIS_PASSWORD": redis.password or "",
+            # a crashed instance's conversation lock frees in time for the failover within the gateway's timeout
+            "TICKET_LOCK_LIFETIME": "10",
+        }
+
+    def rasa_answers(self, instance: int = 0) -> bool:
+        response = httpx.post(f"{self.rasa_urls[instance]}/webhooks/gateway/webhook", timeout=30,
                               headers={"Authorization": f"Bearer {self.token}"},
                               json={"sender": "velkommen-readiness", "text": "hello", "metadata": {}})
         return response.status_code == 200 and bool(response.json().get("messages"))
 
     def start(self) -> "Stack":
         self.home.mkdir(parents=True, exist_ok=True)
-        threads = [threading.Thread(target=self.start_actions)]
-        threads[0].start()
-        try:
-            self.start_rasa()
-        finally:
-            threads[0].join()
+        with ThreadPoolExecutor(self.rasa_instances + 1) as pool:
+            started = [pool.submit(self.start_actions)]
+            started += [pool.submit(self.start_rasa, instance=i) for i in range(self.rasa_instances)]
+            try:
+                for future in started:
+                    future.result()
+            except BaseException:
+                wait(started)
+                self.stop()
+                raise
         return self
 
     def stop_one(self, name: str, sig: int = signal.SIGTERM) -> None:
@@ -195,7 +236,7 @@ class Stack:
             self.stop_one(name)
 
     def gateway_env(self) -> dict[str, str]:
-        return {"VELKOMMEN_RASA_URL": self.rasa_url, "VELKOMMEN_RASA_TOKEN": self.token}
+        return {"VELKOMMEN_RASA_URL": ",".join(self.rasa_urls), "VELKOMMEN_RASA_TOKEN": self.token}
 
     def __enter__(self) -> "Stack":
         return self.start()

@@ -28,6 +28,7 @@ class Conversation(Base):
     disclosed: Mapped[bool] = mapped_column(Boolean, default=False)
     crisis: Mapped[bool] = mapped_column(Boolean, default=False)
     handoff: Mapped[bool] = mapped_column(Boolean, default=False)
+    handoff_pending: Mapped[str | None] = mapped_column(String(32))  # reason, while consent is asked
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

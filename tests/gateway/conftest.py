@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.settings import ROOT, Settings
-from bot.stack import Stack, ensure_model, free_port
+from bot.stack import Stack, free_port
 
 HELDOUT = ROOT / "tests/heldout"
 
@@ -19,16 +21,21 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    model = Path(os.environ["VELKOMMEN_MODEL"]) if os.environ.get("VELKOMMEN_MODEL") else ensure_model()
-    with Stack(tmp_path_factory.mktemp("stack"), model) as running:
-        yield running
+def relaxed_config(home: Path) -> Path:
+    """The real configuration with rate limits out of the way (test_limits.py tests the real ones)."""
+    config = home / "config"
+    shutil.copytree(ROOT / "config", config, dirs_exist_ok=True)
+    limits = yaml.safe_load((config / "limits.yml").read_text(encoding="utf-8"))
+    for bucket in ("per_source", "per_conversation"):
+        limits["rate"][bucket].update(burst=100_000, per_second=1000)
+    (config / "limits.yml").write_text(yaml.safe_dump(limits), encoding="utf-8")
+    return config
 
 
 def gateway_settings(home: Path, rasa_url: str, token: str) -> Settings:
     os.environ["VELKOMMEN_RASA_TOKEN"] = token
-    return Settings(home=home, database_url=f"sqlite:///{home / 'gateway.db'}", rasa_url=rasa_url, rasa_token=token)
+    return Settings(home=home, database_url=f"sqlite:///{home / 'gateway.db'}", rasa_url=rasa_url, rasa_token=token,
+                    config_dir=relaxed_config(home))
 
 
 @pytest.fixture

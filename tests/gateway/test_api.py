@@ -80,9 +80,9 @@ def test_unknown_conversation_municipality_and_choice_are_clear_errors(client):
 
 def test_second_misunderstanding_offers_a_caseworker_and_yes_hands_off(client):
     conversation = start(client, "faxe")
-    first = say(client, conversation, "xqzv blorp fnarg")
+    first = say(client, conversation, "qwpo zxmn lkjh")
     assert first["replies"][-1]["text"] == KB.message("rephrase", "en")
-    second = say(client, conversation, "vrrk zzpt qlom")
+    second = say(client, conversation, "brrm tkkk ppfz")
     assert second["replies"][0]["text"] == KB.message("offer_handoff", "en")
     accepted = say(client, conversation, "", choice="answer:yes")
     assert accepted["handoff"] is True and accepted["topic"] == "handoff"

@@ -226,10 +226,11 @@ def test_data_file_shape(raw_data: dict, detector: CrisisDetector) -> None:
     for kind, by_language in raw_data["kinds"].items():
         assert {"en", "da"} <= set(by_language), kind
         for language, patterns in by_language.items():
-            assert len(patterns) >= 5, (kind, language)
+            assert len(patterns) >= (5 if language in ("en", "da") else 3), (kind, language)
             assert len(patterns) == len(set(patterns)), (kind, language)
     assert {"en", "da"} <= set(raw_data["not_crisis"])
-    assert detector.languages == ("en", "da")
+    assert detector.languages[:2] == ("en", "da")
+    assert len(detector.languages) == 15
 
 
 def test_normalise_variants() -> None:
