@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,10 +41,21 @@ def up(args: argparse.Namespace) -> int:
 
     home = Path(os.environ.get("VELKOMMEN_HOME", ROOT / ".velkommen"))
     with running_stack(home) as stack:
-        os.environ.update(stack.gateway_env())
+        if stack is not None:
+            os.environ.update(stack.gateway_env())
         # Telegram and Twilio webhooks need the address the internet sees (e.g. an ngrok tunnel)
         settings = Settings(home=home, public_url=os.environ.get("VELKOMMEN_PUBLIC_URL") or f"http://127.0.0.1:{args.port}")
         app = create_app(settings)
+        # open web chat event streams would otherwise hold Ctrl-C until every browser tab closes
+        server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                                               timeout_graceful_shutdown=2))
+        serving = threading.Thread(target=server.run, name="gateway")
+        serving.start()
+        while not server.started and serving.is_alive():
+            time.sleep(0.1)
+        if not serving.is_alive():
+            say(f"the gateway could not start on port {args.port}")
+            return 1
         print(f"ready: gateway  http://127.0.0.1:{args.port}/api/conversations  (JSON API)", flush=True)
         print(f"       privacy  http://127.0.0.1:{args.port}/privacy", flush=True)
         print(f"       console  http://127.0.0.1:{args.port}/console/  (caseworkers; bin/velkommen user add)", flush=True)
@@ -51,10 +63,14 @@ def up(args: argparse.Namespace) -> int:
               f"http://127.0.0.1:{args.port}/demo)", flush=True)
         for line in app.state.channels.describe():
             print(f"       {line}", flush=True)
-        print(f"       rasa     {stack.rasa_url} (loopback, token-protected)", flush=True)
+        print(f"       rasa     {settings.rasa_url} (loopback, token-protected)", flush=True)
         print(f"       logs     {home}/rasa.log, {home}/actions.log   — Ctrl-C stops everything", flush=True)
-        # open web chat event streams would otherwise hold Ctrl-C until every browser tab closes
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=2)
+        try:
+            while serving.is_alive():
+                serving.join(0.5)
+        except KeyboardInterrupt:
+            server.should_exit = True
+            serving.join()
     return 0
 
 
@@ -107,7 +123,7 @@ def test(args: argparse.Namespace) -> int:
 
     stage("content check", coverage(args))
     stage("rasa data validate", validate(args))
-    stage("action unit tests", subprocess.call([rasa_python(), "-m", "pytest", "-q", "tests/actions"], cwd=ROOT, env=rasa_env()))
+    stage("action unit tests", subprocess.call([rasa_python(), "-m", "pytest", "-q", "--confcutdir=tests/actions", "tests/actions"], cwd=ROOT, env=rasa_env()))
     model = ensure_model()
     with tempfile.TemporaryDirectory(prefix="velkommen-stories-") as tmp:
         stack = Stack(Path(tmp), model)
