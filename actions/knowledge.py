@@ -101,7 +101,8 @@ class Knowledge:
         entry = self.policy_answers.get(municipality, {}).get(topic)
         if entry:
             document = self.municipalities[municipality]["document"]
-            sources = tuple(Source(municipality, document, s["section"]) for s in entry["sources"])
+            sections = dict.fromkeys(s["section"] for s in entry["sources"])  # two quotes, one section: cite once
+            sources = tuple(Source(municipality, document, section) for section in sections)
             texts = {lang: entry[lang] for lang in LANGUAGES}
             return Answer(municipality, topic, texts, sources, entry["contact"], national_fallback=False)
         entry = self.national_answers[topic]

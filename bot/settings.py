@@ -18,7 +18,7 @@ class Settings:
     rasa_timeout_s: float = field(default_factory=lambda: float(os.environ.get("VELKOMMEN_RASA_TIMEOUT", "20")))
     public_url: str = field(default_factory=lambda: os.environ.get("VELKOMMEN_PUBLIC_URL", "http://127.0.0.1:8000"))
     data_dir: Path = ROOT / "data"
-    config_dir: Path = ROOT / "config"
+    config_dir: Path = field(default_factory=lambda: Path(os.environ.get("VELKOMMEN_CONFIG_DIR", ROOT / "config")))
     max_message_chars: int = 1000
     # scale mode: PostgreSQL for the gateway and Rasa's trackers, Redis for locks and events (docs/deployment.md)
     mode: str = field(default_factory=lambda: os.environ.get("VELKOMMEN_MODE", "single"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any, Awaitable, Callable
 import yaml
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+
+from bot.settings import ROOT
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -154,3 +157,15 @@ class LimitsMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()), *headers]})
         await send({"type": "http.response.body", "body": payload})
+
+
+def config_without_rate_limits(home: Path) -> Path:
+    """A copy of the configuration whose rate limits cannot trigger, for tests and benchmarks
+    that measure something else (tests/gateway/test_limits.py tests the real limits)."""
+    config = home / "config"
+    shutil.copytree(ROOT / "config", config, dirs_exist_ok=True)
+    limits = yaml.safe_load((config / "limits.yml").read_text(encoding="utf-8"))
+    for bucket in ("per_source", "per_conversation"):
+        limits["rate"][bucket].update(burst=100_000, per_second=1000)
+    (config / "limits.yml").write_text(yaml.safe_dump(limits), encoding="utf-8")
+    return config

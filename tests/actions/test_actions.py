@@ -32,7 +32,8 @@ def policy_payload(kb, municipality, topic, language):
     return payload(
         f"answer.{municipality}.{topic}", topic, language, entry[language]["sms"],
         entry[language].get("web") or entry[language]["sms"],
-        [{"municipality": municipality, "document": document, "section": s["section"]} for s in entry["sources"]],
+        [{"municipality": municipality, "document": document, "section": section}
+         for section in dict.fromkeys(s["section"] for s in entry["sources"])],
     )
 
 

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
+from bot.safety.limits import config_without_rate_limits
 from bot.settings import ROOT, Settings
 from bot.stack import Stack, free_port
 
@@ -21,21 +20,10 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def relaxed_config(home: Path) -> Path:
-    """The real configuration with rate limits out of the way (test_limits.py tests the real ones)."""
-    config = home / "config"
-    shutil.copytree(ROOT / "config", config, dirs_exist_ok=True)
-    limits = yaml.safe_load((config / "limits.yml").read_text(encoding="utf-8"))
-    for bucket in ("per_source", "per_conversation"):
-        limits["rate"][bucket].update(burst=100_000, per_second=1000)
-    (config / "limits.yml").write_text(yaml.safe_dump(limits), encoding="utf-8")
-    return config
-
-
 def gateway_settings(home: Path, rasa_url: str, token: str) -> Settings:
     os.environ["VELKOMMEN_RASA_TOKEN"] = token
     return Settings(home=home, database_url=f"sqlite:///{home / 'gateway.db'}", rasa_url=rasa_url, rasa_token=token,
-                    config_dir=relaxed_config(home))
+                    config_dir=config_without_rate_limits(home))
 
 
 @pytest.fixture
