@@ -17,6 +17,7 @@ from bot.channels.setup import Channels
 from bot.console import routes as console
 from bot.console.casework import Console
 from bot.delivery import Delivery
+from bot.handoff.desk import HandoffDesk
 from bot.events import EventBus
 from bot.language.detect import LanguageDetector
 from bot.language.glossary import Glossary
@@ -39,14 +40,17 @@ def build_pipeline(settings: Settings, delivery: Delivery | None = None) -> Pipe
     translator = Translator.load(  # loads and warms the installed argos packages now, not on a first message
         settings.argos_packages_dir, Glossary.from_file(settings.data_dir / "language/glossary.yml"),
         list(languages.assistant), languages.machine_codes, settings.argos_intra_threads)
+    sessions = open_store(settings.database_url)
+    knowledge = Knowledge.load(settings.data_dir)
+    delivery = delivery or Delivery(event_bus(settings))
     return Pipeline(
-        open_store(settings.database_url),
-        Knowledge.load(settings.data_dir),
+        sessions,
+        knowledge,
         LanguageDetector.from_files(settings.data_dir / "language/languages.yml", settings.data_dir / "language/detection.yml"),
         CrisisDetector.from_file(settings.data_dir / "safety/crisis.yml"),
         translator,
         RasaClient(settings.rasa_urls, settings.rasa_token, settings.rasa_timeout_s),
-        delivery or Delivery(event_bus(settings)),
+        delivery,
         assistant_languages=list(languages.assistant),
         default_language=languages.default,
         privacy_url=settings.privacy_url,
@@ -55,6 +59,7 @@ def build_pipeline(settings: Settings, delivery: Delivery | None = None) -> Pipe
         tracker_url=settings.tracker_url,
         locks=RedisTurnLocks(settings.redis_url, settings.turn_lock_s, settings.turn_lock_s) if settings.scale else None,
         languages=languages,
+        handoffs=HandoffDesk.load(sessions, knowledge, delivery.events, settings.config_dir),
     )
 
 

@@ -116,6 +116,7 @@ class Pipeline:
         tracker_url: str | None = None,
         locks: Any = None,  # per-conversation turn locks; bot.scale.turn_locks.RedisTurnLocks across workers
         languages: Languages,
+        handoffs: HandoffDesk,
     ) -> None:
         self.sessions = sessions
         self.kb = knowledge
@@ -132,7 +133,7 @@ class Pipeline:
         self.redactor = redactor
         self.tracker_url = tracker_url
         self.locks = locks if locks is not None else defaultdict(asyncio.Lock)
-        self.handoffs = HandoffDesk.load(sessions, knowledge, delivery.events)
+        self.handoffs = handoffs
 
     # -- conversations -------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from actions.knowledge import Knowledge
 from bot.events import EventBus
-from bot.settings import ROOT
 from bot.store.models import Base, Conversation
 
 FLOW = Path(__file__).with_name("flow.yml")
@@ -129,7 +128,7 @@ class HandoffDesk:
         self.clock: Clock = clock or (lambda: datetime.now(timezone.utc))
 
     @classmethod
-    def load(cls, sessions: sessionmaker[Session], kb: Knowledge, events: EventBus, config_dir: Path = ROOT / "config") -> "HandoffDesk":
+    def load(cls, sessions: sessionmaker[Session], kb: Knowledge, events: EventBus, config_dir: Path) -> "HandoffDesk":
         flow = yaml.safe_load(FLOW.read_text(encoding="utf-8"))
         return cls(sessions, kb, events, load_office_hours(config_dir / "office_hours.yml"), flow)
 
