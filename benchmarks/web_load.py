@@ -9,14 +9,17 @@ and the peak memory (RSS) of every part of the stack.
     bin/velkommen benchmark web_load [--rate 20] [--duration 600] [--direct-duration 120] [--users 200]
 
 A message is lost when the gateway acknowledged or stored it and, after the run, the database holds
-neither a reply to it nor the message kept for the resume loop (see `outcomes`). Each simulated newcomer has their own conversation and their own
-loopback source address, as real newcomers have their own IPs (the gateway limits rates per source).
+neither a reply to it nor the message kept for the resume loop (see `outcomes`). Each simulated newcomer has their own conversation of `--turns` messages (then the
+next newcomer starts a new one, as real conversations are short: Rasa's tracker grows with every
+turn) and their own loopback source address, as real newcomers have their own IPs (the gateway
+limits rates per source).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import tempfile
@@ -52,7 +55,14 @@ class Newcomer:
     index: int
     client: httpx.AsyncClient
     conversation: str = ""
+    turns_left: int = 0  # messages still to send in this conversation before a new newcomer starts one
     busy: bool = False
+
+    def next_conversation(self, turns: int) -> bool:
+        """Counts one message; True when it opens a new conversation (the previous one is over)."""
+        fresh = self.turns_left == 0
+        self.turns_left = (turns if fresh else self.turns_left) - 1
+        return fresh
 
 
 @dataclass
@@ -77,10 +87,14 @@ def newcomers(count: int) -> list[Newcomer]:
         local_address=f"127.0.{1 + i // 250}.{2 + i % 250}"))) for i in range(count)]
 
 
-async def gateway_turn(url: str, person: Newcomer, phase: Phase, question: dict) -> None:
-    if not person.conversation:
-        response = await person.client.post(f"{url}/api/conversations", json={"municipality": question["municipality"]})
-        response.raise_for_status()
+async def gateway_turn(url: str, turns: int, person: Newcomer, phase: Phase, question: dict) -> None:
+    if person.next_conversation(turns):
+        try:
+            response = await person.client.post(f"{url}/api/conversations", json={"municipality": question["municipality"]})
+            response.raise_for_status()
+        except httpx.HTTPError:
+            person.turns_left, phase.failed = 0, phase.failed + 1  # nothing sent yet: the next message starts over
+            return
         person.conversation = response.json()["id"]
     client_id = uuid.uuid4().hex
     started = time.perf_counter()
@@ -99,8 +113,10 @@ async def gateway_turn(url: str, person: Newcomer, phase: Phase, question: dict)
     phase.failed += 1
 
 
-async def rasa_turn(stack: Stack, router: RasaClient, person: Newcomer, phase: Phase, question: dict) -> None:
-    sender = f"direct-{person.index}"
+async def rasa_turn(stack: Stack, router: RasaClient, turns: int, person: Newcomer, phase: Phase, question: dict) -> None:
+    if person.next_conversation(turns):
+        person.conversation = uuid.uuid4().hex
+    sender = person.conversation
     started = time.perf_counter()
     phase.sent[uuid.uuid4().hex] = (sender, time.monotonic())
     try:
@@ -170,28 +186,47 @@ def described(counts: Counter) -> str:
     return " ".join(f"{kind}={counts[kind]}" for kind in ("lost", "answered", "degraded", "pending", "caseworker", "refused"))
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(pid: int) -> tuple[int, float]:
+    """(resident KiB, CPU seconds) of a process and all its descendants, from /proc."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-        own = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
         children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
                     for c in (task / "children").read_text().split()]
     except (OSError, StopIteration):
-        return 0
-    return own + sum(rss_kib(child) for child in children)
+        return 0, 0.0
+    for child in children:
+        child_rss, child_cpu = tree_usage(child)
+        rss, cpu = rss + child_rss, cpu + child_cpu
+    return rss, cpu
 
 
-class MemoryWatch:
+class UsageWatch:
+    """Peak memory of every part of the stack, and the CPU each part spends per phase."""
+
     def __init__(self, parts: dict[str, int]) -> None:
         self.parts = parts
         self.peak = {name: 0 for name in parts}
+        self.cpu = {name: 0.0 for name in parts}
 
     async def run(self) -> None:
         while True:
             for name, pid in self.parts.items():
-                self.peak[name] = max(self.peak[name], rss_kib(pid))
+                rss, self.cpu[name] = tree_usage(pid)
+                self.peak[name] = max(self.peak[name], rss)
             await asyncio.sleep(2)
+
+    def cpu_now(self) -> dict[str, float]:
+        return {name: tree_usage(pid)[1] for name, pid in self.parts.items()}
+
+    @staticmethod
+    def cpu_per_message(before: dict[str, float], after: dict[str, float], messages: int) -> str:
+        return "  ".join(f"{name} {1000 * (after[name] - before[name]) / max(1, messages):.0f}" for name in before)
 
     def report(self) -> str:
         lines = [f"  {name:<16} {kib / 1024:8.0f} MiB" for name, kib in self.peak.items()]
@@ -200,25 +235,31 @@ class MemoryWatch:
         return "\n".join(lines + [f"  {'gateway+rasa+actions':<16} {app:8.0f} MiB", f"  {'whole stack':<16} {total:8.0f} MiB"])
 
 
-async def load(args: argparse.Namespace, stack: Stack, url: str, database_url: str, memory: MemoryWatch) -> int:
+async def load(args: argparse.Namespace, stack: Stack, url: str, database_url: str, memory: UsageWatch) -> int:
     watching = asyncio.create_task(memory.run())
     router = RasaClient(stack.rasa_urls, stack.token)
     people = newcomers(args.users)
     try:
         direct = Phase("direct rasa")
-        await run_phase(direct, people, args.rate, args.direct_duration, lambda p, ph, q: rasa_turn(stack, router, p, ph, q))
+        cpu_before = memory.cpu_now()
+        await run_phase(direct, people, args.rate, args.direct_duration, lambda p, ph, q: rasa_turn(stack, router, args.turns, p, ph, q))
+        cpu_direct = memory.cpu_now()
         print(direct.summary(), flush=True)
 
         steady = Phase("gateway")
-        await run_phase(steady, people, args.rate, args.duration, lambda p, ph, q: gateway_turn(url, p, ph, q))
+        await run_phase(steady, people, args.rate, args.duration, lambda p, ph, q: gateway_turn(url, args.turns, p, ph, q))
+        cpu_steady = memory.cpu_now()
         steady_outcomes = outcomes(database_url, steady)
         print(f"{steady.summary()} {described(steady_outcomes)}", flush=True)
+        print("CPU ms per message, direct rasa:  " + memory.cpu_per_message(cpu_before, cpu_direct, len(direct.latencies)))
+        print("CPU ms per message, gateway:      " + memory.cpu_per_message(cpu_direct, cpu_steady, len(steady.latencies)),
+              flush=True)
 
         for person in people:
-            person.conversation = ""  # fresh conversations, half of them on the instance about to die
+            person.turns_left = 0  # fresh conversations, half of them on the instance about to die
         killed = Phase("gateway, rasa killed")
         kill = lambda: stack.stop_one(stack.rasa_name(1), signal.SIGKILL)  # noqa: E731
-        await run_phase(killed, people, args.rate, args.duration, lambda p, ph, q: gateway_turn(url, p, ph, q), midway=kill)
+        await run_phase(killed, people, args.rate, args.duration, lambda p, ph, q: gateway_turn(url, args.turns, p, ph, q), midway=kill)
         killed_outcomes = outcomes(database_url, killed)
         print(f"{killed.summary()} {described(killed_outcomes)}  (rasa-2 SIGKILLed at {args.duration / 2:.0f} s)",
               flush=True)
@@ -239,7 +280,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=20, help="messages per second")
     parser.add_argument("--duration", type=float, default=600, help="seconds per gateway phase")
     parser.add_argument("--direct-duration", type=float, default=120, help="seconds of direct-Rasa baseline")
-    parser.add_argument("--users", type=int, default=200, help="simulated newcomers (≤ 2500)")
+    parser.add_argument("--users", type=int, default=200, help="newcomers writing at the same time (≤ 2500)")
+    parser.add_argument("--turns", type=int, default=8, help="messages per conversation, then a new one starts")
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     args = parser.parse_args(argv)
     with (tempfile.TemporaryDirectory(prefix="velkommen-load-") as tmp, TemporaryPostgres() as postgres,
@@ -250,7 +292,7 @@ def main(argv: list[str]) -> int:
             gateway, url = start_gateway(scale_env(stack, database_url, redis_server.url), Path(tmp) / "gateway",
                                          workers=args.workers)
             postmaster = int((postgres.directory / "data/postmaster.pid").read_text().split()[0])
-            memory = MemoryWatch({
+            memory = UsageWatch({
                 "gateway": gateway.pid, **{name: process.pid for name, process in stack.processes.items()},
                 "postgresql": postmaster, "redis": redis_server.process.pid})
             print(f"rate={args.rate:g} msg/s duration={args.duration:g} s users={args.users} gateway workers={args.workers} "

@@ -95,6 +95,8 @@ class Turn:
     user_seq: int | None = None
     duplicate: bool = False
     personal_data: frozenset[str] = frozenset()  # kinds of identifier removed in accept
+    stored_conversation: Conversation | None = None  # as record left it in the store
+    stored: list[Message] = field(default_factory=list)  # the replies as record stored them
 
 
 class Pipeline:
@@ -189,9 +191,13 @@ class Pipeline:
     # -- the steps -----------------------------------------------------------------------------
 
     async def handle(self, conversation_id: str, text: str = "", choice: str | None = None, client_id: str | None = None) -> Turn:
-        conversation = self.conversation(conversation_id)
         turn = Turn(conversation_id, text or "", choice=choice, client_id=client_id)
         async with self.locks[conversation_id]:
+            try:
+                conversation = await asyncio.to_thread(self.conversation, conversation_id)  # as the previous turn left it
+            except UnknownConversation:
+                self.locks.pop(conversation_id, None)
+                raise
             for step in STEPS:
                 await getattr(self, step)(turn, conversation)
                 if turn.duplicate:
@@ -205,6 +211,9 @@ class Pipeline:
             raise BadChoice(turn.choice)
         redaction = self.redactor.redact_message(turn.raw_text)
         turn.raw_text, turn.personal_data = redaction.text, redaction.kinds
+        await asyncio.to_thread(self.store_received, turn)
+
+    def store_received(self, turn: Turn) -> None:
         try:
             with self.sessions.begin() as session:
                 message = Message(
@@ -289,7 +298,7 @@ class Pipeline:
         else:
             turn.assistant_language = "da" if self.translator.direct("da", reply_language) else self.default_language
         if turn.language == UNDETERMINED and conversation.language is None and turn.choice is None \
-                and not (turn.problem or turn.crisis) and not self.asked_language(turn.conversation_id):
+                and not (turn.problem or turn.crisis) and not await asyncio.to_thread(self.asked_language, turn.conversation_id):
             ask = self.curated("choose_language", "smalltalk", reply_language)
             ask.buttons = self.languages.buttons()
             turn.replies.insert(0, ask)  # not after a crisis: there 112 comes first, and alone
@@ -317,10 +326,11 @@ class Pipeline:
         language = turn.reply_language
         if turn.choice is not None and self.handoffs.handles(turn.choice):
             turn.topic, turn.answered = "handoff", True
-            turn.replies += self.told(self.handoffs.answer_choice(conversation, turn.choice, turn.user_seq, language))
+            turn.replies += self.told(await asyncio.to_thread(
+                self.handoffs.answer_choice, conversation, turn.choice, turn.user_seq, language))
         elif conversation.owner != "assistant":
             turn.topic, turn.answered = turn.topic or "handoff", True
-            self.handoffs.forward(conversation, turn.user_seq)
+            await asyncio.to_thread(self.handoffs.forward, conversation, turn.user_seq)
             if turn.choice is not None:  # an assistant button, pressed while a person has the conversation
                 turn.replies += self.told([self.handoffs.say("handoff_already", language)])
 
@@ -389,14 +399,14 @@ class Pipeline:
         typed = self.handoffs.typed_consent(conversation, turn.intent) if turn.choice is None else None
         if turn.crisis:
             conversation.crisis = True
-            turn.replies += self.told(self.handoffs.urgent(conversation, turn.user_seq, language))
+            turn.replies += self.told(await asyncio.to_thread(self.handoffs.urgent, conversation, turn.user_seq, language))
         elif typed:
             turn.topic = "handoff"
             assistant_said = {payload["key"] for payload in turn.payloads}
             turn.replies = [reply for reply in turn.replies if reply.key not in assistant_said]
-            turn.replies += self.told(self.handoffs.consent(conversation, typed, turn.user_seq, language))
+            turn.replies += self.told(await asyncio.to_thread(self.handoffs.consent, conversation, typed, turn.user_seq, language))
         elif turn.handoff:
-            turn.replies += self.told(self.handoffs.ask_consent(conversation, turn.intent, language))
+            turn.replies += self.told(await asyncio.to_thread(self.handoffs.ask_consent, conversation, turn.intent, language))
 
     @staticmethod
     def told(notices: list[Notice]) -> list[Reply]:
@@ -467,6 +477,10 @@ class Pipeline:
             conversation.disclosed = True
 
     async def record(self, turn: Turn, conversation: Conversation) -> None:
+        turn.stored_conversation, turn.stored = await asyncio.to_thread(self.store_turn, turn, conversation)
+
+    def store_turn(self, turn: Turn, conversation: Conversation) -> tuple[Conversation, list[Message]]:
+        """The turn's outcome and replies, and what it changed in the conversation, in one transaction."""
         with self.sessions.begin() as session:
             user = session.get(Message, turn.user_seq)
             user.text = turn.text or turn.raw_text
@@ -475,9 +489,9 @@ class Pipeline:
             user.status = "received" if turn.assistant_unavailable else "done"
             if turn.nlu_text and turn.nlu_text != turn.text:  # the pivot the NLU read
                 user.details = {**(user.details or {}), "pivot_text": turn.nlu_text, "pivot_language": self.default_language}
-            for reply in turn.replies:
-                stored = self.store_reply(session, turn.conversation_id, reply, reply_to=turn.user_seq)
-                reply.seq = stored.seq
+            stored = [self.store_reply(session, turn.conversation_id, reply, reply_to=turn.user_seq) for reply in turn.replies]
+            for reply, message in zip(turn.replies, stored):
+                reply.seq = message.seq
             stored_conversation = session.get(Conversation, turn.conversation_id)
             stored_conversation.municipality = conversation.municipality
             stored_conversation.disclosed = conversation.disclosed
@@ -487,20 +501,19 @@ class Pipeline:
                 stored_conversation.language, stored_conversation.language_chosen = conversation.language, True
             elif turn.language != UNDETERMINED:
                 stored_conversation.language = turn.reply_language
+        return stored_conversation, stored
 
     async def deliver(self, turn: Turn, conversation: Conversation) -> None:
-        with self.sessions() as session:
-            stored = [session.get(Message, reply.seq) for reply in turn.replies]
-            conversation = session.get(Conversation, turn.conversation_id)
-        await self.delivery.deliver(conversation, stored)
+        await self.delivery.deliver(turn.stored_conversation, turn.stored)
 
     # -- rights and recovery -------------------------------------------------------------------
 
     async def erase(self, conversation_id: str) -> dict[str, int]:
         """Erase-my-data, for every channel: the gateway's rows, Rasa's tracker, caches."""
-        self.conversation(conversation_id)
+        await asyncio.to_thread(self.conversation, conversation_id)
         async with self.locks[conversation_id]:
-            erased = retention.erase(self.sessions, self.tracker_url, [conversation_id], caches=(self.translator,))
+            erased = await asyncio.to_thread(
+                retention.erase, self.sessions, self.tracker_url, [conversation_id], caches=(self.translator,))
         self.locks.pop(conversation_id, None)
         return erased
 
@@ -518,9 +531,7 @@ class Pipeline:
         answered = 0
         for message in pending:
             async with self.locks[message.conversation_id]:
-                with self.sessions() as session:
-                    current = session.get(Message, message.seq)
-                    conversation = session.get(Conversation, message.conversation_id)
+                current, conversation = await asyncio.to_thread(self.pending_state, message)
                 if current is None or current.status != "received" or conversation is None:
                     continue  # answered meanwhile, or erased
                 turn = Turn(message.conversation_id, message.original_text or message.text,
@@ -531,6 +542,10 @@ class Pipeline:
                         return answered
             answered += 1
         return answered
+
+    def pending_state(self, message: Message) -> tuple[Message | None, Conversation | None]:
+        with self.sessions() as session:
+            return session.get(Message, message.seq), session.get(Conversation, message.conversation_id)
 
     # -- storage helpers -----------------------------------------------------------------------
 

@@ -1,12 +1,13 @@
 """The web chat's JSON API: server-issued conversations, posting messages, reading replies
-(also as server-sent events), erasing a conversation."""
+(also as server-sent events), erasing a conversation. Endpoints that only read or write the store
+are plain functions (FastAPI runs them in its thread pool), so the event loop never waits on it."""
 from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
 from typing import Annotated, Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,7 @@ from bot.store.models import Message
 
 router = APIRouter(prefix="/api")
 EVENTS_RECHECK_S = 15.0  # an event stream also re-reads the store this often, in case a notice was missed
+Seq = Annotated[int, Query(ge=0, le=2**63 - 1)]  # a message number: what a database integer holds
 
 
 class NewConversation(BaseModel):
@@ -49,7 +51,7 @@ def rendered_message(message: Message) -> dict[str, Any]:
 
 
 @router.post("/conversations", status_code=201)
-async def start_conversation(body: NewConversation, request: Request) -> dict[str, Any]:
+def start_conversation(body: NewConversation, request: Request) -> dict[str, Any]:
     pipeline = pipeline_of(request)
     try:
         conversation = pipeline.start_conversation("web", body.municipality, body.language)
@@ -74,7 +76,7 @@ async def post_message(conversation_id: str, body: IncomingMessage, request: Req
 
 
 @router.get("/conversations/{conversation_id}/messages")
-async def list_messages(conversation_id: str, request: Request, after: int = 0) -> dict[str, Any]:
+def list_messages(conversation_id: str, request: Request, after: Seq = 0) -> dict[str, Any]:
     try:
         messages = pipeline_of(request).messages(conversation_id, after)
     except UnknownConversation as error:
@@ -83,7 +85,7 @@ async def list_messages(conversation_id: str, request: Request, after: int = 0) 
 
 
 @router.get("/conversations/{conversation_id}/export")
-async def export_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
+def export_conversation(conversation_id: str, request: Request) -> dict[str, Any]:
     """Export-my-data: everything stored about this conversation, as JSON."""
     try:
         return pipeline_of(request).export(conversation_id)
@@ -106,14 +108,15 @@ async def flag_each_event(events: EventBus, topic: str, flag: asyncio.Event) -> 
 
 @router.get("/conversations/{conversation_id}/events", response_class=EventSourceResponse)
 async def conversation_events(
-    request: Request, conversation_id: Annotated[str, Depends(known_conversation)], after: int = 0,
+    request: Request, conversation_id: Annotated[str, Depends(known_conversation)], after: Seq = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Every message after the client's last seq (`after`, or Last-Event-ID when the browser
     reconnects), then each new one as it is delivered; FastAPI adds keep-alive comments. Ends with
     an `erased` event when the conversation is erased."""
     pipeline = pipeline_of(request)
-    seq = max(after, int(last_event_id) if last_event_id and last_event_id.isdigit() else 0)
+    resumed = int(last_event_id) if last_event_id and last_event_id.isascii() and last_event_id.isdigit() else 0
+    seq = max(after, min(resumed, 2**63 - 1))
     changed = asyncio.Event()
     watcher = asyncio.create_task(flag_each_event(request.app.state.events, conversation_id, changed))
     await asyncio.sleep(0)  # the in-process bus registers the subscriber now, before the store is read
@@ -121,7 +124,7 @@ async def conversation_events(
         while True:
             changed.clear()
             try:
-                messages = pipeline.messages(conversation_id, seq)
+                messages = await asyncio.to_thread(pipeline.messages, conversation_id, seq)
             except UnknownConversation:
                 yield ServerSentEvent(event="erased", data={})
                 return

@@ -78,6 +78,13 @@ def test_unknown_conversation_municipality_and_choice_are_clear_errors(client):
     assert client.post(f"/api/conversations/{conversation}/messages", content=b"{not json").status_code == 422
 
 
+def test_a_message_number_beyond_what_the_store_holds_is_refused_not_a_server_error(client_without_rasa):
+    conversation = start(client_without_rasa, "faxe")
+    for path in ("messages", "events"):
+        response = client_without_rasa.get(f"/api/conversations/{conversation}/{path}", params={"after": 2**64})
+        assert response.status_code == 422, path
+
+
 def test_second_misunderstanding_offers_a_caseworker_and_yes_hands_off(client):
     conversation = start(client, "faxe")
     first = say(client, conversation, "qwpo zxmn lkjh")
