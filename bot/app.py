@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import AsyncIterator
 
+import redis.asyncio as redis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -30,6 +32,7 @@ from bot.safety.crisis import CrisisDetector
 from bot.safety.limits import Limits, LimitsMiddleware, preferred_language
 from bot.safety.pii import PersonalDataRedactor
 from bot.scale.events import RedisEventBus
+from bot.scale.rate_limits import RedisTokenBuckets
 from bot.scale.turn_locks import RedisTurnLocks, TurnBusy
 from bot.settings import Settings
 from bot.store.db import open_store
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     delivery = Delivery(events)
     pipeline = build_pipeline(settings, delivery)
     channels = Channels.build(settings, pipeline, delivery)
+    limits_store = redis.from_url(settings.redis_url) if settings.scale else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.scale:
             await events.close()
             await pipeline.locks.close()
+            await limits_store.aclose()
 
     app = FastAPI(title="Velkommen gateway", lifespan=lifespan)
     app.state.pipeline = pipeline
@@ -109,7 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     channels.mount(app)
     app.add_middleware(
-        LimitsMiddleware, limits=Limits.from_file(settings.config_dir / "limits.yml"),
+        LimitsMiddleware, limits=Limits.from_file(
+            settings.config_dir / "limits.yml", shared=partial(RedisTokenBuckets.named, limits_store) if limits_store else None),
         polite_text=lambda accept_language: pipeline.kb.message("rate_limited", preferred_language(
             accept_language, set(pipeline.assistant_languages), pipeline.default_language)),
     )

@@ -2,8 +2,9 @@
 length and again while a chunked body streams in) and token-bucket rate limits per source IP and
 per conversation (429 with Retry-After and a polite text from data/messages).
 
-Limits are per process; behind a proxy, run uvicorn with --proxy-headers so the source is the
-client, not the proxy.
+The buckets live in the process; in scale mode they live in Redis (bot/scale/rate_limits.py), so
+several workers share one budget. Behind a proxy, run uvicorn with --proxy-headers so the source is
+the client, not the proxy.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import yaml
 from starlette.datastructures import Headers
@@ -59,6 +60,9 @@ class TokenBuckets:
         self.buckets[key] = (tokens, now)
         return (1 - tokens) / self.per_second
 
+    async def wait(self, key: str) -> float:
+        return self.take(key)
+
     def forget_idle(self, now: float) -> None:
         if len(self.buckets) <= self.max_keys:
             return
@@ -66,23 +70,34 @@ class TokenBuckets:
         self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < full_after}
 
 
+class Buckets(Protocol):
+    async def wait(self, key: str) -> float:
+        """0 if the request may pass, else the seconds until a token is free."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_body_bytes: int
-    per_source: TokenBuckets
+    per_source: Buckets
     source_paths: tuple[str, ...]
-    per_conversation: TokenBuckets
+    per_conversation: Buckets
 
     @classmethod
-    def from_file(cls, path: Path, clock: Callable[[], float] = time.monotonic) -> "Limits":
+    def from_file(cls, path: Path, clock: Callable[[], float] = time.monotonic,
+                  shared: Callable[[str, float, float], Buckets] | None = None) -> "Limits":
+        """`shared(name, per_second, burst)` makes buckets every worker shares (scale mode)."""
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
         rate, max_keys = config["rate"], config["rate"].get("max_tracked_keys", 100_000)
+
+        def buckets(name: str) -> Buckets:
+            per_second, burst = rate[name]["per_second"], rate[name]["burst"]
+            return shared(name, per_second, burst) if shared else TokenBuckets(per_second, burst, max_keys, clock)
+
         return cls(
             max_body_bytes=int(config["body"]["max_bytes"]),
-            per_source=TokenBuckets(rate["per_source"]["per_second"], rate["per_source"]["burst"], max_keys, clock),
+            per_source=buckets("per_source"),
             source_paths=tuple(rate["per_source"]["paths"]),
-            per_conversation=TokenBuckets(rate["per_conversation"]["per_second"], rate["per_conversation"]["burst"],
-                                          max_keys, clock),
+            per_conversation=buckets("per_conversation"),
         )
 
 
@@ -106,7 +121,7 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        wait = self.rate_wait(scope)
+        wait = await self.rate_wait(scope)
         if wait:
             await self.respond(send, 429, {"detail": self.polite_text(headers.get("accept-language", ""))},
                                [(b"retry-after", str(math.ceil(wait)).encode())])
@@ -139,16 +154,16 @@ class LimitsMiddleware:
                 raise
             await self.respond(send, 413, {"detail": "request body too large"})
 
-    def rate_wait(self, scope: Scope) -> float:
+    async def rate_wait(self, scope: Scope) -> float:
         path = scope.get("path", "")
         client = scope.get("client")
         if client and path.startswith(self.limits.source_paths):
-            wait = self.limits.per_source.take(f"ip:{client[0]}")
+            wait = await self.limits.per_source.wait(f"ip:{client[0]}")
             if wait:
                 return wait
         found = CONVERSATION_MESSAGES.match(path)
         if found and scope.get("method") == "POST":
-            return self.limits.per_conversation.take(f"conversation:{found.group(1)}")
+            return await self.limits.per_conversation.wait(f"conversation:{found.group(1)}")
         return 0.0
 
     @staticmethod

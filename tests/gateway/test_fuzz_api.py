@@ -3,18 +3,17 @@ produce a 5xx. Cases are valid and invalid by the schema; half of them aim at a 
 (with Rasa down, its degraded path; the rate limits are lifted so they do not hide the pipeline)."""
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 
 import pytest
 import schemathesis
-import yaml
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.settings import ROOT, Settings
+from bot.safety.limits import config_without_rate_limits
+from bot.settings import Settings
 from bot.stack import free_port
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -23,13 +22,7 @@ from schemathesis.checks import not_a_server_error
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     home = tmp_path_factory.mktemp("fuzz")
-    config = home / "config"
-    shutil.copytree(ROOT / "config", config)
-    limits = yaml.safe_load((config / "limits.yml").read_text())
-    for bucket in limits["rate"].values():
-        if isinstance(bucket, dict):
-            bucket.update(burst=10**9, per_second=10**9)
-    (config / "limits.yml").write_text(yaml.safe_dump(limits))
+    config = config_without_rate_limits(home)
     app = create_app(Settings(home=home, database_url=f"sqlite:///{home / 'gateway.db'}",
                               rasa_url=f"http://127.0.0.1:{free_port()}", rasa_token="unused", rasa_timeout_s=2,
                               config_dir=config))

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import yaml
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
@@ -110,6 +111,21 @@ def test_server_sent_events_of_one_worker_carry_a_reply_made_by_another(gateways
 
     delay, _ = asyncio.run(scenario())
     assert delay < 5
+
+
+def test_a_source_has_one_rate_budget_however_many_workers_it_reaches(gateways):
+    """Rate limits live in Redis in scale mode: requests spread over both workers still get the
+    per-source burst once, not once per worker (per-process buckets would let all of them through)."""
+    conversation = start(gateways[0])
+    per_source = yaml.safe_load((ROOT / "config/limits.yml").read_text())["rate"]["per_source"]
+    attempts = 2 * per_source["burst"]
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.9"), timeout=30) as client:
+        started = time.monotonic()
+        statuses = [client.get(f"{gateways[i % 2]}/api/conversations/{conversation}/messages").status_code
+                    for i in range(attempts)]
+        elapsed = time.monotonic() - started
+    assert set(statuses) == {200, 429}
+    assert statuses.count(200) <= per_source["burst"] + per_source["per_second"] * elapsed + 1, statuses
 
 
 def test_a_conversation_survives_the_death_of_its_rasa_instance(gateways, scale_stack, database_url):
