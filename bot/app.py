@@ -86,8 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     events = event_bus(settings)
     delivery = Delivery(events)
     pipeline = build_pipeline(settings, delivery)
-    channels = Channels.build(settings, pipeline, delivery)
     limits_store = redis.from_url(settings.redis_url) if settings.scale else None
+    limits = Limits.from_file(
+        settings.config_dir / "limits.yml", shared=partial(RedisTokenBuckets.named, limits_store) if limits_store else None)
+    channels = Channels.build(settings, pipeline, delivery, limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,8 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     channels.mount(app)
     app.add_middleware(
-        LimitsMiddleware, limits=Limits.from_file(
-            settings.config_dir / "limits.yml", shared=partial(RedisTokenBuckets.named, limits_store) if limits_store else None),
+        LimitsMiddleware, limits=limits,
         polite_text=lambda accept_language: pipeline.kb.message("rate_limited", preferred_language(
             accept_language, set(pipeline.assistant_languages), pipeline.default_language)),
     )

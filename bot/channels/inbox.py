@@ -2,8 +2,10 @@
 row makes a retried or concurrent duplicate (Telegram update_id, Twilio MessageSid) a no-op, and
 what was acknowledged but not yet processed is picked up again after a restart.
 
-Processing runs in the background, one at a time per person and in arrival order; the payload
-is dropped once processed (it may hold a phone number).
+Processing runs in the background, one at a time per person and in arrival order, paced by the
+per-conversation rate limit (a flood from one person is answered at that rate, nothing dropped,
+and it takes no turn from anybody else); the payload is dropped once processed (it may hold a
+phone number).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, UniqueConst
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
+from bot.safety.limits import Buckets
 from bot.store.models import Base, utcnow
 
 log = logging.getLogger(__name__)
@@ -62,10 +65,12 @@ class KeyedLocks:
 
 
 class Inbox:
-    def __init__(self, sessions: sessionmaker[Session], channel: str, handler: Handler, concurrency: int = 8) -> None:
+    def __init__(self, sessions: sessionmaker[Session], channel: str, handler: Handler, pace: Buckets,
+                 concurrency: int = 8) -> None:
         self.sessions = sessions
         self.channel = channel
         self.handler = handler
+        self.pace = pace
         self.order = KeyedLocks()
         # A flood becomes a queue, not hundreds of turns at once: acknowledging stays quick.
         self.slots = asyncio.Semaphore(concurrency)
@@ -90,14 +95,17 @@ class Inbox:
         task.add_done_callback(self.tasks.discard)
 
     async def process(self, receipt_id: int, person: str, payload: dict[str, Any]) -> None:
-        async with self.order.hold(person), self.slots:
-            try:
-                await self.handler(payload)
-            except Exception as error:  # recorded for a person to look at; the webhook already answered
-                log.exception("%s: processing receipt %s failed", self.channel, receipt_id)
-                self.finish(receipt_id, "failed", repr(error)[:500])
-            else:
-                self.finish(receipt_id, "done")
+        async with self.order.hold(person):
+            while wait := await self.pace.wait(f"{self.channel}:{person}"):
+                await asyncio.sleep(wait)
+            async with self.slots:
+                try:
+                    await self.handler(payload)
+                except Exception as error:  # recorded for a person to look at; the webhook already answered
+                    log.exception("%s: processing receipt %s failed", self.channel, receipt_id)
+                    self.finish(receipt_id, "failed", repr(error)[:500])
+                else:
+                    self.finish(receipt_id, "done")
 
     def finish(self, receipt_id: int, status: str, error: str | None = None) -> None:
         payload = {"payload": None} if status == "done" else {}

@@ -13,6 +13,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.delivery import Delivery
 from bot.outbox import Outbox
 from bot.pipeline import Pipeline
+from bot.safety.limits import Limits
 from bot.settings import Settings
 
 
@@ -26,12 +27,14 @@ class Channels:
         self.public_url = public_url
 
     @classmethod
-    def build(cls, settings: Settings, pipeline: Pipeline, delivery: Delivery,
+    def build(cls, settings: Settings, pipeline: Pipeline, delivery: Delivery, limits: Limits,
               env: Mapping[str, str] = os.environ) -> "Channels":
+        """Incoming messages of one person are paced by the per-conversation rate limit."""
         config = ChannelsConfig.load(settings.config_dir / "channels.yml", env)
         outbox = Outbox(pipeline.sessions, config.retry, config.concurrency)
-        telegram = config.telegram and TelegramChannel(config.telegram, pipeline, delivery, outbox, settings.public_url)
-        sms = config.sms and SmsChannel(config.sms, pipeline, delivery, outbox, settings.public_url)
+        common = (pipeline, delivery, outbox, settings.public_url, limits.per_conversation)
+        telegram = config.telegram and TelegramChannel(config.telegram, *common)
+        sms = config.sms and SmsChannel(config.sms, *common)
         for name, channel in (("telegram", telegram), ("sms", sms)):
             if channel is not None:
                 delivery.register(name, channel.send)

@@ -32,6 +32,7 @@ from bot.channels.sms_text import cut, gsm7_when_possible
 from bot.delivery import Delivery
 from bot.outbox import Outbox, OutboxItem, RetryLater, Suppressed, Undeliverable
 from bot.pipeline import Pipeline
+from bot.safety.limits import Buckets
 from bot.store.models import Base, Conversation, Message, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class SmsOptOut(Base):
 
 class SmsChannel:
     def __init__(self, config: SmsConfig, pipeline: Pipeline, delivery: Delivery, outbox: Outbox,
-                 public_url: str) -> None:
+                 public_url: str, pace: Buckets) -> None:
         self.config = config
         self.pipeline = pipeline
         self.delivery = delivery
@@ -61,7 +62,7 @@ class SmsChannel:
         self.public_url = public_url.rstrip("/")
         self.validator = RequestValidator(config.auth_token)
         self.links = Links(pipeline, CHANNEL)
-        self.inbox = Inbox(pipeline.sessions, CHANNEL, self.process)
+        self.inbox = Inbox(pipeline.sessions, CHANNEL, self.process, pace)
         self.client: Client | None = None
         self.empty_twiml = str(MessagingResponse())
 

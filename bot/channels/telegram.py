@@ -28,6 +28,7 @@ from bot.channels.links import Links
 from bot.delivery import Delivery
 from bot.outbox import Outbox, OutboxItem, RetryLater, Undeliverable
 from bot.pipeline import BadChoice, Pipeline, Reply
+from bot.safety.limits import Buckets
 from bot.store.models import Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -73,14 +74,14 @@ def seconds(period: int | float | timedelta) -> float:
 
 class TelegramChannel:
     def __init__(self, config: TelegramConfig, pipeline: Pipeline, delivery: Delivery, outbox: Outbox,
-                 public_url: str) -> None:
+                 public_url: str, pace: Buckets) -> None:
         self.config = config
         self.pipeline = pipeline
         self.delivery = delivery
         self.outbox = outbox
         self.webhook_url = public_url.rstrip("/") + config.webhook_path
         self.links = Links(pipeline, CHANNEL)
-        self.inbox = Inbox(pipeline.sessions, CHANNEL, self.process)
+        self.inbox = Inbox(pipeline.sessions, CHANNEL, self.process, pace)
         self.application = self.build_application()
         self.ready = asyncio.Event()
         self.initialized = False
