@@ -17,7 +17,8 @@ from bot.store.models import Message
 
 router = APIRouter(prefix="/api")
 EVENTS_RECHECK_S = 15.0  # an event stream also re-reads the store this often, in case a notice was missed
-Seq = Annotated[int, Query(ge=0, le=2**63 - 1)]  # a message number: what a database integer holds
+MAX_SEQ = 2**63 - 1  # the largest message number a database integer holds
+Seq = Annotated[int, Query(ge=0, le=MAX_SEQ)]
 
 
 class NewConversation(BaseModel):
@@ -116,7 +117,7 @@ async def conversation_events(
     an `erased` event when the conversation is erased."""
     pipeline = pipeline_of(request)
     resumed = int(last_event_id) if last_event_id and last_event_id.isascii() and last_event_id.isdigit() else 0
-    seq = max(after, min(resumed, 2**63 - 1))
+    seq = max(after, min(resumed, MAX_SEQ))
     changed = asyncio.Event()
     watcher = asyncio.create_task(flag_each_event(request.app.state.events, conversation_id, changed))
     await asyncio.sleep(0)  # the in-process bus registers the subscriber now, before the store is read
