@@ -4,11 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import Knowledge, knowledge
-from actions.replies import intent_name, metadata, municipality_buttons, reply_language, send_answer, send_message
+from actions.replies import intent_name, metadata, municipality_buttons, reply_language, send_answer, send_message, slot_changes
 
 
 def known_municipality(kb: Knowledge, tracker: Tracker) -> str | None:
@@ -24,14 +23,9 @@ def answer_topic(dispatcher: CollectingDispatcher, kb: Knowledge, tracker: Track
     municipality = known_municipality(kb, tracker)
     if municipality is None:
         send_message(dispatcher, kb, "ask_municipality", topic, language, buttons=municipality_buttons(kb))
-        return [SlotSet("pending_topic", topic), SlotSet("fallback_count", 0.0)]
+        return slot_changes(tracker, pending_topic=topic, fallback_count=0.0)
     send_answer(dispatcher, kb.answer(municipality, topic), language)
-    return [
-        SlotSet("municipality", municipality),
-        SlotSet("pending_topic", None),
-        SlotSet("fallback_count", 0.0),
-        SlotSet("handoff_offered", False),
-    ]
+    return slot_changes(tracker, municipality=municipality, pending_topic=None, fallback_count=0.0, handoff_offered=False)
 
 
 class ActionAnswerTopic(Action):

@@ -4,11 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import knowledge
-from actions.replies import reply_language, send_message, yes_no_buttons
+from actions.replies import reply_language, send_message, slot_changes, yes_no_buttons
 
 OFFER_AFTER = 2
 
@@ -23,6 +22,6 @@ class ActionRephrase(Action):
         misunderstood = int(tracker.get_slot("fallback_count") or 0) + 1
         if misunderstood >= OFFER_AFTER:
             send_message(dispatcher, kb, "offer_handoff", "out_of_scope", language, buttons=yes_no_buttons(kb, language))
-            return [SlotSet("fallback_count", 0.0), SlotSet("handoff_offered", True)]
+            return slot_changes(tracker, fallback_count=0.0, handoff_offered=True)
         send_message(dispatcher, kb, "rephrase", "out_of_scope", language)
-        return [SlotSet("fallback_count", float(misunderstood))]
+        return slot_changes(tracker, fallback_count=float(misunderstood))

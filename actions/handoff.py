@@ -8,18 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import Knowledge, knowledge
-from actions.replies import intent_name, reply_language, send_message
+from actions.replies import intent_name, reply_language, send_message, slot_changes
 
 HANDOFF_REASONS = {"request_human": "handoff_requested", "personal_case": "personal_case", "affirm": "handoff_requested"}
 
 
-def hand_off(dispatcher: CollectingDispatcher, kb: Knowledge, language: str, message_key: str) -> list[dict[str, Any]]:
-    send_message(dispatcher, kb, message_key, "handoff", language, handoff=True)
-    return [SlotSet("handoff", True), SlotSet("handoff_offered", False), SlotSet("fallback_count", 0.0)]
+def hand_off(dispatcher: CollectingDispatcher, kb: Knowledge, tracker: Tracker, message_key: str) -> list[dict[str, Any]]:
+    send_message(dispatcher, kb, message_key, "handoff", reply_language(tracker), handoff=True)
+    return slot_changes(tracker, handoff=True, handoff_offered=False, fallback_count=0.0)
 
 
 class ActionHandoff(Action):
@@ -27,7 +26,7 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
-        return hand_off(dispatcher, knowledge(), reply_language(tracker), HANDOFF_REASONS[intent_name(tracker)])
+        return hand_off(dispatcher, knowledge(), tracker, HANDOFF_REASONS[intent_name(tracker)])
 
 
 class ActionAnswerYesNo(Action):
@@ -44,6 +43,6 @@ class ActionAnswerYesNo(Action):
             send_message(dispatcher, kb, "ok", "smalltalk", language)
             return []
         if intent == "affirm":
-            return hand_off(dispatcher, kb, language, HANDOFF_REASONS["affirm"])
+            return hand_off(dispatcher, kb, tracker, HANDOFF_REASONS["affirm"])
         send_message(dispatcher, kb, "handoff_declined", "smalltalk", language)
-        return [SlotSet("handoff_offered", False), SlotSet("fallback_count", 0.0)]
+        return slot_changes(tracker, handoff_offered=False, fallback_count=0.0)

@@ -4,12 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.answer_topic import answer_topic
 from actions.knowledge import knowledge
-from actions.replies import municipality_buttons, reply_language, send_message
+from actions.replies import municipality_buttons, reply_language, send_message, slot_changes
 
 
 class ActionSetMunicipality(Action):
@@ -22,10 +21,10 @@ class ActionSetMunicipality(Action):
         municipality = tracker.get_slot("municipality")
         if municipality not in kb.municipalities:
             send_message(dispatcher, kb, "municipality_unknown", "smalltalk", language, buttons=municipality_buttons(kb))
-            return [SlotSet("municipality", None)]
+            return slot_changes(tracker, municipality=None)
         pending = tracker.get_slot("pending_topic")
         if pending in kb.topics:
             return answer_topic(dispatcher, kb, tracker, pending)
         name = kb.municipality_name(municipality)
         send_message(dispatcher, kb, "municipality_set", "smalltalk", language, municipality=name)
-        return [SlotSet("fallback_count", 0.0)]
+        return slot_changes(tracker, fallback_count=0.0)

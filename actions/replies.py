@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import LANGUAGES, Answer, Knowledge
@@ -20,6 +21,12 @@ def reply_language(tracker: Tracker) -> str:
 
 def intent_name(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def slot_changes(tracker: Tracker, **values: Any) -> list[dict[str, Any]]:
+    """SlotSet events for the values that differ from the tracker's. Rasa stores every event and reads
+    them all back (and validates them) on each later turn, so an unchanged slot would cost on every message."""
+    return [SlotSet(name, value) for name, value in values.items() if tracker.get_slot(name) != value]
 
 
 def send(

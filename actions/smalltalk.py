@@ -4,11 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.knowledge import knowledge
-from actions.replies import intent_name, menu_buttons, reply_language, send_message
+from actions.replies import intent_name, menu_buttons, reply_language, send_message, slot_changes
 
 WITH_MENU = {"greet", "out_of_scope"}
 
@@ -24,4 +23,4 @@ class ActionReplySmalltalk(Action):
         key = intent if intent in kb.messages["en"] else "ok"
         buttons = menu_buttons(kb, language) if intent in WITH_MENU else []
         send_message(dispatcher, kb, key, kb.intent_topics.get(intent, "smalltalk"), language, buttons=buttons)
-        return [SlotSet("fallback_count", 0.0)]
+        return slot_changes(tracker, fallback_count=0.0)

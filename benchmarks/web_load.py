@@ -131,7 +131,10 @@ async def rasa_turn(stack: Stack, router: RasaClient, turns: int, person: Newcom
 
 
 async def run_phase(phase: Phase, people: list[Newcomer], rate: float, duration_s: float, turn, midway=None) -> None:
-    """Open-loop arrivals at a fixed rate; each goes to the next newcomer not waiting for a reply."""
+    """Open-loop arrivals at a fixed rate; each goes to the next newcomer not waiting for a reply.
+    Every phase starts fresh conversations: an earlier phase's may not exist where this one sends."""
+    for person in people:
+        person.turns_left = 0
     arrivals = int(rate * duration_s)
     tasks: list[asyncio.Task] = []
     start = time.monotonic()
@@ -255,8 +258,6 @@ async def load(args: argparse.Namespace, stack: Stack, url: str, database_url: s
         print("CPU ms per message, gateway:      " + memory.cpu_per_message(cpu_direct, cpu_steady, len(steady.latencies)),
               flush=True)
 
-        for person in people:
-            person.turns_left = 0  # fresh conversations, half of them on the instance about to die
         killed = Phase("gateway, rasa killed")
         kill = lambda: stack.stop_one(stack.rasa_name(1), signal.SIGKILL)  # noqa: E731
         await run_phase(killed, people, args.rate, args.duration, lambda p, ph, q: gateway_turn(url, args.turns, p, ph, q), midway=kill)

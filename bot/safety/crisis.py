@@ -165,6 +165,9 @@ class CrisisDetector:
                     regexes = self._compile(pattern, vocab, f"{where}[{i}]")
                     rules.append(_Rule(kind, language, pattern, regexes))
         self._rules: tuple[_Rule, ...] = tuple(rules)
+        # One pass over a message finds whether any rule can match at all (most messages are not a
+        # crisis); only then are the rules tried one by one, in precedence order.
+        self._any_rule = re.compile("|".join(f"(?:{rx.pattern})" for rule in rules for rx in rule.regexes), re.IGNORECASE)
 
         exclusions: list[re.Pattern[str]] = []
         not_crisis = data.get("not_crisis") or {}
@@ -246,7 +249,7 @@ class CrisisDetector:
         if not text or not text.strip():
             return
         forms = self._candidate_texts(text)
-        if not forms:
+        if not any(self._any_rule.search(form) for form in forms):
             return
         for rule in self._rules:
             if any(rx.search(form) for rx in rule.regexes for form in forms):

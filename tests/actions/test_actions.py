@@ -17,6 +17,7 @@ def run(action, dispatcher, tracker):
 
 
 ANSWERED = [SlotSet("pending_topic", None), SlotSet("fallback_count", 0.0), SlotSet("handoff_offered", False)]
+UNSETTLED = {"pending_topic": "school", "fallback_count": 1.0, "handoff_offered": True}  # what ANSWERED resets
 
 
 def payload(key, topic, language, text, web_text=None, sources=(), buttons=(), handoff=False, national=False):
@@ -55,10 +56,17 @@ def some_silent_pair(kb):
 
 def test_answers_a_topic_for_the_remembered_municipality(kb, dispatcher, make_tracker):
     topic = some_policy_topic(kb)
-    tracker = make_tracker(kb.topics[topic]["intent"], {"municipality": "slagelse"})
+    tracker = make_tracker(kb.topics[topic]["intent"], {"municipality": "slagelse", **UNSETTLED})
     events = run(ActionAnswerTopic(), dispatcher, tracker)
     assert messages(dispatcher) == [policy_payload(kb, "slagelse", topic, "en")]
-    assert events == [SlotSet("municipality", "slagelse"), *ANSWERED]
+    assert events == ANSWERED
+
+
+def test_slots_already_holding_their_value_are_not_set_again(kb, dispatcher, make_tracker):
+    topic = some_policy_topic(kb)
+    events = run(ActionAnswerTopic(), dispatcher, make_tracker(kb.topics[topic]["intent"], {"municipality": "slagelse"}))
+    assert messages(dispatcher) == [policy_payload(kb, "slagelse", topic, "en")]
+    assert events == []
 
 
 def test_answers_in_danish_when_the_gateway_says_danish(kb, dispatcher, make_tracker):
@@ -73,7 +81,7 @@ def test_uses_the_municipality_the_channel_gave(kb, dispatcher, make_tracker):
     tracker = make_tracker(kb.topics[topic]["intent"], municipality="nyborg")
     events = run(ActionAnswerTopic(), dispatcher, tracker)
     assert messages(dispatcher) == [policy_payload(kb, "nyborg", topic, "en")]
-    assert events[0] == SlotSet("municipality", "nyborg")
+    assert events == [SlotSet("municipality", "nyborg")]
 
 
 def test_asks_for_the_municipality_once_and_keeps_the_question(kb, dispatcher, make_tracker):
@@ -82,7 +90,7 @@ def test_asks_for_the_municipality_once_and_keeps_the_question(kb, dispatcher, m
     buttons = [{"title": place["name"], "choice": f"municipality:{slug}"} for slug, place in kb.municipalities.items()]
     assert messages(dispatcher) == [payload("ask_municipality", "danish_language", "en",
                                             "Which municipality do you live in?", buttons=buttons)]
-    assert events == [SlotSet("pending_topic", "danish_language"), SlotSet("fallback_count", 0.0)]
+    assert events == [SlotSet("pending_topic", "danish_language")]
 
 
 def test_national_fallback_is_marked_and_names_the_municipality(kb, dispatcher, make_tracker):
@@ -101,14 +109,14 @@ def test_national_fallback_is_marked_and_names_the_municipality(kb, dispatcher, 
 
 def test_named_municipality_answers_the_pending_question(kb, dispatcher, make_tracker):
     topic = some_policy_topic(kb, "jammerbugt")
-    tracker = make_tracker("inform_municipality", {"municipality": "jammerbugt", "pending_topic": topic})
+    tracker = make_tracker("inform_municipality", {**UNSETTLED, "municipality": "jammerbugt", "pending_topic": topic})
     events = run(ActionSetMunicipality(), dispatcher, tracker)
     assert messages(dispatcher) == [policy_payload(kb, "jammerbugt", topic, "en")]
-    assert events == [SlotSet("municipality", "jammerbugt"), *ANSWERED]
+    assert events == ANSWERED
 
 
 def test_named_municipality_without_a_question_is_confirmed(kb, dispatcher, make_tracker):
-    tracker = make_tracker("inform_municipality", {"municipality": "frederikshavn"}, language="da")
+    tracker = make_tracker("inform_municipality", {"municipality": "frederikshavn", "fallback_count": 1.0}, language="da")
     events = run(ActionSetMunicipality(), dispatcher, tracker)
     assert messages(dispatcher) == [payload("municipality_set", "smalltalk", "da",
                                             "Tak. Jeg svarer for Frederikshavn Kommune. Hvad vil du gerne vide?")]
@@ -121,7 +129,7 @@ def test_unknown_municipality_is_asked_again(kb, dispatcher, make_tracker):
     [sent] = messages(dispatcher)
     assert sent["json_message"]["key"] == "municipality_unknown"
     assert len(sent["json_message"]["buttons"]) == 5
-    assert events == [SlotSet("municipality", None)]
+    assert events == []
 
 
 def test_first_misunderstanding_asks_to_rephrase(kb, dispatcher, make_tracker):
@@ -139,17 +147,18 @@ def test_second_misunderstanding_offers_a_caseworker(kb, dispatcher, make_tracke
 
 
 HANDED_OFF = [SlotSet("handoff", True), SlotSet("handoff_offered", False), SlotSet("fallback_count", 0.0)]
+OFFERED = {"handoff_offered": True, "fallback_count": 1.0}
 
 
 def test_yes_to_the_offer_hands_off(kb, dispatcher, make_tracker):
-    events = run(ActionAnswerYesNo(), dispatcher, make_tracker("affirm", {"handoff_offered": True}))
+    events = run(ActionAnswerYesNo(), dispatcher, make_tracker("affirm", OFFERED))
     assert messages(dispatcher) == [payload("handoff_requested", "handoff", "en",
                                             kb.message("handoff_requested", "en"), handoff=True)]
     assert events == HANDED_OFF
 
 
 def test_no_to_the_offer_declines(kb, dispatcher, make_tracker):
-    events = run(ActionAnswerYesNo(), dispatcher, make_tracker("deny", {"handoff_offered": True}))
+    events = run(ActionAnswerYesNo(), dispatcher, make_tracker("deny", OFFERED))
     assert messages(dispatcher) == [payload("handoff_declined", "smalltalk", "en", kb.message("handoff_declined", "en"))]
     assert events == [SlotSet("handoff_offered", False), SlotSet("fallback_count", 0.0)]
 
@@ -164,11 +173,11 @@ def test_yes_without_an_offer_is_just_ok(kb, dispatcher, make_tracker):
 def test_handoff_intents(kb, dispatcher, make_tracker, intent, key):
     events = run(ActionHandoff(), dispatcher, make_tracker(intent, language="da"))
     assert messages(dispatcher) == [payload(key, "handoff", "da", kb.message(key, "da"), handoff=True)]
-    assert events == HANDED_OFF
+    assert events == [SlotSet("handoff", True)]
 
 
 def test_greeting_offers_the_topic_menu(kb, dispatcher, make_tracker):
-    events = run(ActionReplySmalltalk(), dispatcher, make_tracker("greet"))
+    events = run(ActionReplySmalltalk(), dispatcher, make_tracker("greet", {"fallback_count": 1.0}))
     menu = [{"title": kb.topics[t]["en"], "choice": f"topic:{t}"} for t in kb.menu]
     menu.append({"title": "Talk to a person", "choice": "handoff:request"})
     assert messages(dispatcher) == [payload("greet", "smalltalk", "en", kb.message("greet", "en"), buttons=menu)]
