@@ -1,12 +1,13 @@
-"""Sustained load through the web API in scale mode (PostgreSQL, Redis, two Rasa instances, a
-gateway with two workers, all on loopback), in one run:
+"""Sustained load through the web API in scale mode (PostgreSQL, Redis, Rasa instances for the rate
+plus one spare (N + 1, as docs/deployment.md sizes a region), a gateway with two workers, all on
+loopback), in one run:
 
 1. direct Rasa at the same rate (the baseline for the gateway's overhead),
 2. the gateway at the rate for the duration: lost messages (0 expected), p50/p95,
 3. the same with one Rasa instance SIGKILLed halfway,
 and the peak memory (RSS) of every part of the stack.
 
-    bin/velkommen benchmark web_load [--rate 20] [--duration 600] [--direct-duration 120] [--users 200]
+    bin/velkommen benchmark web_load [--rate 20] [--duration 600] [--direct-duration 120] [--users 200] [--rasa 3]
 
 A message is lost when the gateway acknowledged or stored it and, after the run, the database holds
 neither a reply to it nor the message kept for the resume loop (see `outcomes`). Each simulated newcomer has their own conversation of `--turns` messages (then the
@@ -284,11 +285,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=200, help="newcomers writing at the same time (≤ 2500)")
     parser.add_argument("--turns", type=int, default=8, help="messages per conversation, then a new one starts")
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
+    parser.add_argument("--rasa", type=int, default=3, help="Rasa instances: on 2 cores, two carry 20 msg/s and one is the spare")
     args = parser.parse_args(argv)
     with (tempfile.TemporaryDirectory(prefix="velkommen-load-") as tmp, TemporaryPostgres() as postgres,
           TemporaryRedis() as redis_server):
         database_url = postgres.create_database("velkommen")
-        with Stack(Path(tmp), ensure_model(), rasa_instances=2, tracker_url=database_url,
+        with Stack(Path(tmp), ensure_model(), rasa_instances=args.rasa, tracker_url=database_url,
                    redis_url=redis_server.url) as stack:
             gateway, url = start_gateway(scale_env(stack, database_url, redis_server.url), Path(tmp) / "gateway",
                                          workers=args.workers)
@@ -297,7 +299,7 @@ def main(argv: list[str]) -> int:
                 "gateway": gateway.pid, **{name: process.pid for name, process in stack.processes.items()},
                 "postgresql": postmaster, "redis": redis_server.process.pid})
             print(f"rate={args.rate:g} msg/s duration={args.duration:g} s users={args.users} gateway workers={args.workers} "
-                  f"rasa instances=2 (PostgreSQL trackers, Redis locks)", flush=True)
+                  f"rasa instances={args.rasa} (PostgreSQL trackers, Redis locks)", flush=True)
             try:
                 return asyncio.run(load(args, stack, url, database_url, memory))
             finally:

@@ -17,7 +17,7 @@ from actions.knowledge import Knowledge
 from bot.channels import web, widget
 from bot.channels.setup import Channels
 from bot.console import routes as console
-from bot.console.casework import Console
+from bot.console.casework import Console, NotOpen
 from bot.delivery import Delivery
 from bot.handoff.desk import HandoffDesk
 from bot.events import EventBus
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     app.state.console = Console.load(pipeline, delivery, settings)
     app.include_router(console.router)
+    app.add_exception_handler(NotOpen, console.handoff_not_open)
     channels.mount(app)
     app.add_middleware(
         LimitsMiddleware, limits=limits,

@@ -112,6 +112,12 @@ def back_to(conversation_id: str, **query: str) -> RedirectResponse:
     return RedirectResponse(f"/console/conversations/{conversation_id}" + (f"?{suffix}" if suffix else ""), 303)
 
 
+async def handoff_not_open(request: Request, error: NotOpen) -> RedirectResponse:
+    """A form acted on a handoff that was closed or returned meanwhile (another caseworker, another tab):
+    back to its page, which says so. Every such form's path names the conversation."""
+    return back_to(request.path_params["conversation_id"], error="not_open")
+
+
 def with_session_cookie(response: Response, console: Console, token: str) -> Response:
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=console.secure_cookies, path="/console")
     return response
@@ -243,10 +249,7 @@ async def reply(request: Request, conversation_id: str, viewer: Viewer = Depends
     text = str(form.get("text", "")).strip()[:4000] or (chosen["da"] if chosen else "")
     if not text:
         return back_to(conversation_id, error="empty_reply")
-    try:
-        message = await console.reply(viewer.user, handoff, text)
-    except NotOpen:
-        return back_to(conversation_id, error="not_open")
+    message = await console.reply(viewer.user, handoff, text)
     return back_to(conversation_id, done="reply_failed" if message.status == "failed" else "reply")
 
 
@@ -258,10 +261,7 @@ async def note(request: Request, conversation_id: str, viewer: Viewer = Depends(
     text = str(form.get("text", "")).strip()[:4000]
     if not text:
         return back_to(conversation_id, error="empty_note")
-    try:
-        console.note(viewer.user, handoff, text)
-    except NotOpen:
-        return back_to(conversation_id, error="not_open")
+    console.note(viewer.user, handoff, text)
     return back_to(conversation_id, done="note")
 
 
@@ -274,10 +274,7 @@ async def assign(request: Request, conversation_id: str, viewer: Viewer = Depend
     assignee = next((u for u in console.users(viewer.user.municipality, active_only=True) if str(u.id) == wanted), None)
     if assignee is None:
         return back_to(conversation_id, error="bad_assignee")
-    try:
-        console.assign(viewer.user, handoff, assignee)
-    except NotOpen:
-        return back_to(conversation_id, error="not_open")
+    console.assign(viewer.user, handoff, assignee)
     return back_to(conversation_id, done="assign")
 
 
@@ -299,10 +296,7 @@ async def return_to_assistant(request: Request, conversation_id: str, viewer: Vi
 
 
 async def released(request: Request, viewer: Viewer, handoff: Handoff, status: str, outcome: str | None = None) -> Response:
-    try:
-        await console_of(request).release(viewer.user, handoff, status, outcome)
-    except NotOpen:
-        return back_to(handoff.conversation_id, error="not_open")
+    await console_of(request).release(viewer.user, handoff, status, outcome)
     return back_to(handoff.conversation_id, done="close" if status == "closed" else "return")
 
 

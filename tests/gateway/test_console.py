@@ -239,7 +239,11 @@ def test_view_reply_assign_note_export_close_are_audited_and_the_reply_reaches_t
     assert [e.action for e in entries if e.action != "view"] == ["reply", "assign", "note", "export", "close"]
     assert "view" in [e.action for e in entries]
     assert all(e.actor == "mette" and e.municipality == "slagelse" and e.at is not None for e in entries)
-    assert post(client, f"/console/conversations/{conversation}/reply", text="Hej igen", csrf=csrf).headers["location"].endswith("error=not_open")
+    for action, form in [("reply", {"text": "Hej igen"}), ("note", {"text": "Ring igen."}), ("assign", {"assignee": str(mette.id)}),
+                         ("close", {"outcome": "answered"}), ("return", {})]:
+        refused = post(client, f"/console/conversations/{conversation}/{action}", **form, csrf=csrf)
+        assert refused.headers["location"] == f"/console/conversations/{conversation}?error=not_open", action
+    assert [e.action for e in audit(client, conversation) if e.action != "view"] == ["reply", "assign", "note", "export", "close"]
 
 
 def test_the_audit_log_refuses_update_and_delete_in_the_database(client_without_rasa):
