@@ -24,8 +24,9 @@ def intent_name(tracker: Tracker) -> str | None:
 
 
 def slot_changes(tracker: Tracker, **values: Any) -> list[dict[str, Any]]:
-    """SlotSet events for the values that differ from the tracker's. Rasa stores every event and reads
-    them all back (and validates them) on each later turn, so an unchanged slot would cost on every message."""
+    """SlotSet events for the values that differ from the tracker's. Rasa schema-checks every event an
+    action returns, stores it, and reads it back on each later turn, so an unchanged slot would cost on
+    every message."""
     return [SlotSet(name, value) for name, value in values.items() if tracker.get_slot(name) != value]
 
 
